@@ -1,0 +1,177 @@
+"""The ``nodefsm`` command line.
+
+Exit status: 0 done, 1 an expectation failed, 2 bad usage or bad input (a
+one-line message on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+from ._diagram import FORMATS, render
+from ._spec import builtin_spec_names, load_spec
+from .exceptions import ConfigurationError, SpecError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage or bad input: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _positive(name: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a number of seconds, not {text!r}"
+            ) from None
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{name} must be > 0, not {text!r}")
+        return value
+
+    return parse
+
+
+def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    sources = args.specs or list(builtin_spec_names())
+    problems: list[str] = []
+    for source in sources:
+        try:
+            spec = load_spec(source)
+        except SpecError as exc:
+            problems.extend(exc.problems)
+            continue
+        out.write(
+            f"{source}: ok ({spec.name}: {len(spec.states)} states, "
+            f"{len(spec.transitions)} transitions, {len(spec.triggers)} triggers)\n"
+        )
+    if problems:
+        for line in problems:
+            sys.stderr.write(line + "\n")
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _load_counts(path: str, machine: str) -> dict[str, int]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"--counts: {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--counts: {path}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"--counts: {path}:{exc.lineno}: invalid JSON: {exc.msg}"
+        ) from None
+    # Accept {"online": 3}, {"node_status": {...}} or a monitor summary {"counts": {...}}.
+    if isinstance(data, dict) and isinstance(data.get(machine), dict):
+        data = data[machine]
+    elif isinstance(data, dict) and isinstance(data.get("counts"), dict):
+        data = data["counts"]
+        if isinstance(data.get(machine), dict):
+            data = data[machine]
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        for k, v in data.items()
+    ):
+        raise UsageError(
+            f"--counts: {path}: expected an object of state -> non-negative integer "
+            f"(optionally under {machine!r} or 'counts')"
+        )
+    return data
+
+
+def _cmd_diagram(args: argparse.Namespace, out: TextIO) -> int:
+    spec = load_spec(args.machine)
+    counts = _load_counts(args.counts, spec.name) if args.counts else None
+    if counts is not None:
+        unknown = sorted(set(counts) - set(spec.state_names))
+        if unknown:
+            raise UsageError(
+                f"--counts: {args.counts}: unknown state(s) {', '.join(unknown)} for "
+                f"machine {spec.name!r}"
+            )
+    text = render(spec, args.format, counts=counts)
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(
+                f"-o: cannot write {args.output}: {exc.strerror or exc}"
+            ) from None
+    else:
+        out.write(text)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = _Parser(
+        prog="nodefsm",
+        description="Explicit finite-state machines for the health of cluster nodes.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser(
+        "check", help="validate machine specs (default: the built-in ones)"
+    )
+    p.add_argument(
+        "specs", nargs="*", metavar="SPEC", help="a spec file or built-in name"
+    )
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("diagram", help="draw a machine as Mermaid or Graphviz DOT")
+    p.add_argument(
+        "machine", metavar="MACHINE_OR_SPEC", help="built-in name or spec file"
+    )
+    p.add_argument("--format", choices=FORMATS, default="mermaid")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE instead of stdout"
+    )
+    p.add_argument(
+        "--counts", metavar="SNAPSHOT.json", help="annotate states with node counts"
+    )
+    p.set_defaults(func=_cmd_diagram)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    """Run the command line; return the exit status.
+
+    Args:
+        argv: the arguments (default: ``sys.argv[1:]``).
+        out: where normal output goes (default: ``sys.stdout``).
+    """
+    out = out or sys.stdout
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        result: int = args.func(args, out)
+        return result
+    except UsageError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return EXIT_USAGE
+    except SpecError as exc:
+        for line in exc.problems:
+            sys.stderr.write(line + "\n")
+        return EXIT_USAGE
+    except ConfigurationError as exc:
+        sys.stderr.write(f"nodefsm: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
