@@ -20,6 +20,7 @@ from ._config import (
     node_level,
     should_tolerate,
 )
+from ._configfile import MonitorFile, load_config
 from ._diagram import to_dot, to_mermaid
 from ._engine import (
     DegradationEvent,
@@ -31,6 +32,8 @@ from ._engine import (
     TransitionRecord,
 )
 from ._guards import GUARDS, Guard, GuardContext
+from ._monitor import Monitor, MonitorConfig, Subscription, Verdict, open_monitor
+from ._probe import Probe, ProbeResult, Profile, Target, parse_target, run_probe
 from ._retry import Jitter, RetryBudget, RetryPolicy
 from ._spec import MachineSpec, TransitionSpec, load_spec, load_spec_text
 from ._stats import CommunicationStats, RttEstimator
@@ -39,6 +42,7 @@ from .exceptions import (
     CommunicationError,
     ConfigurationError,
     NodeFSMError,
+    ResponseTooLarge,
     RetriesExhausted,
     SpecError,
     TransitionNotAllowed,
@@ -67,14 +71,21 @@ __all__ = [
     "Jitter",
     "LoadReport",
     "MachineSpec",
+    "Monitor",
+    "MonitorConfig",
+    "MonitorFile",
     "NodeEvent",
     "NodeFSMError",
     "NodeSnapshot",
     "NodeStatus",
     "NodeThresholds",
     "Origin",
+    "Probe",
+    "ProbeResult",
+    "Profile",
     "ReconnectEvent",
     "ReconnectState",
+    "ResponseTooLarge",
     "RetriesExhausted",
     "RetryBudget",
     "RetryPolicy",
@@ -82,17 +93,24 @@ __all__ = [
     "RttEstimator",
     "Severity",
     "SpecError",
+    "Subscription",
     "SuspicionPolicy",
+    "Target",
     "TransitionNotAllowed",
     "TransitionRecord",
     "TransitionSpec",
+    "Verdict",
     "classify",
     "cluster_level",
     "latency_ratio",
+    "load_config",
     "load_spec",
     "load_spec_text",
     "node_level",
+    "open_monitor",
+    "parse_target",
     "retry",
+    "run_probe",
     "should_tolerate",
     "to_dot",
     "to_mermaid",

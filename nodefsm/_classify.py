@@ -31,6 +31,7 @@ from .exceptions import (
     BodyValidationError,
     CommunicationError,
     ConfigurationError,
+    ResponseTooLarge,
 )
 
 __all__ = [
@@ -208,7 +209,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("HTTP 500 and other 5xx not listed", _C.INTERNAL, _S.TEMPORARY),
     Rule(
-        "malformed HTTP, undecodable body, invalid JSON",
+        "malformed HTTP, undecodable body, invalid JSON, body over the size cap",
         _C.PROTOCOL_VIOLATION,
         _S.TEMPORARY,
     ),
@@ -425,6 +426,8 @@ def _classify_one(exc: BaseException) -> tuple[int, Classification] | None:
         return _ERRNO, _make(
             _C.VALIDATION_FAILURE, _S.PERSISTENT, f"invalid body: {exc}"
         )
+    if isinstance(exc, ResponseTooLarge):
+        return _ERRNO, _make(_C.PROTOCOL_VIOLATION, _S.TEMPORARY, str(exc))
     if isinstance(exc, ConfigurationError):
         return _ERRNO, _make(_C.CONFIGURATION_ERROR, _S.PERSISTENT, str(exc))
     httpx = sys.modules.get("httpx")

@@ -10,10 +10,18 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
+import attrs
+import trio
+
+from ._configfile import load_config
 from ._diagram import FORMATS, render
+from ._monitor import MonitorConfig
+from ._probe import Profile, parse_target
+from ._run import Output, run_monitor
 from ._spec import builtin_spec_names, load_spec
 from .exceptions import ConfigurationError, SpecError
 
@@ -118,6 +126,69 @@ def _cmd_diagram(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _monitor_config(
+    args: argparse.Namespace,
+) -> tuple[MonitorConfig, list[str], float | None]:
+    loaded = load_config(args.config) if args.config else None
+    config = loaded.config if loaded else MonitorConfig()
+    changes: dict[str, Any] = {}
+    if args.interval is not None:
+        changes["interval"] = args.interval
+    if args.timeout is not None:
+        changes["timeout"] = args.timeout
+    if args.profile is not None or args.path is not None:
+        probe = config.probe
+        if args.profile is not None:
+            probe = attrs.evolve(probe, profile=args.profile)
+        if args.path is not None:
+            probe = attrs.evolve(probe, path=args.path)
+        changes["probe"] = probe
+    if changes:
+        config = attrs.evolve(config, **changes)
+    urls = list(loaded.nodes if loaded else ()) + list(args.urls)
+    for url in urls:
+        parse_target(url)  # a bad URL is a one-line error before anything starts
+    duration = (
+        args.duration
+        if args.duration is not None
+        else (loaded.duration if loaded else None)
+    )
+    return config, urls, duration
+
+
+def _cmd_monitor(args: argparse.Namespace, out: TextIO) -> int:
+    config, urls, duration = _monitor_config(args)
+    if not urls:
+        raise UsageError(
+            "nodefsm monitor: give at least one URL, or --config with nodes"
+        )
+    live = bool(getattr(out, "isatty", lambda: False)())
+    output = Output(out, json_mode=args.json, live=live)
+    trio.run(
+        partial(
+            run_monitor,
+            urls,
+            config=config,
+            output=output,
+            duration=duration,
+            metrics_port=args.metrics_port,
+        )
+    )
+    return EXIT_OK
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a port number, not {text!r}"
+        ) from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be within 0..65535, not {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = _Parser(
@@ -147,6 +218,48 @@ def build_parser() -> argparse.ArgumentParser:
         "--counts", metavar="SNAPSHOT.json", help="annotate states with node counts"
     )
     p.set_defaults(func=_cmd_diagram)
+
+    p = sub.add_parser("monitor", help="watch nodes and report every transition")
+    p.add_argument(
+        "urls", nargs="*", metavar="URL", help="node URL, e.g. http://127.0.0.1:11434"
+    )
+    p.add_argument(
+        "--interval",
+        type=_positive("--interval"),
+        metavar="S",
+        help="seconds between probes (5)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_positive("--timeout"),
+        metavar="S",
+        help="fixed probe timeout (default: adaptive)",
+    )
+    p.add_argument(
+        "--duration",
+        type=_positive("--duration"),
+        metavar="S",
+        help="stop after S seconds",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="one JSON object per transition on stdout"
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML configuration (nodes, probe, thresholds, policy)",
+    )
+    p.add_argument(
+        "--profile", choices=[x.value for x in Profile], help="probe profile (ollama)"
+    )
+    p.add_argument("--path", metavar="PATH", help="path for the http profile")
+    p.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve Prometheus metrics on 127.0.0.1:PORT",
+    )
+    p.set_defaults(func=_cmd_monitor)
     return parser
 
 

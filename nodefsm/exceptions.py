@@ -7,6 +7,7 @@ catches everything the library raises on purpose::
     ├── CommunicationError          a call to a node failed (carries a Classification)
     │   └── RetriesExhausted        the retry helper gave up (carries the history)
     ├── BodyValidationError         a node answered well-formed data with wrong fields
+    ├── ResponseTooLarge            a node's answer exceeded the probe's size cap
     ├── ConfigurationError (+ValueError)   bad thresholds, policy or config file
     │   └── SpecError               a machine or scenario spec is invalid
     └── TransitionNotAllowed        an event was fired in a state that has no edge for it
@@ -28,6 +29,7 @@ __all__ = [
     "CommunicationError",
     "ConfigurationError",
     "NodeFSMError",
+    "ResponseTooLarge",
     "RetriesExhausted",
     "SpecError",
     "TransitionNotAllowed",
@@ -70,6 +72,13 @@ class BodyValidationError(NodeFSMError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
         super().__init__(message)
+
+
+class ResponseTooLarge(NodeFSMError):
+    """A node's answer exceeded the probe's body size cap.
+
+    ``classify`` maps it to ``protocol_violation`` / ``temporary``.
+    """
 
 
 class TransitionNotAllowed(NodeFSMError):

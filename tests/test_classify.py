@@ -77,6 +77,7 @@ EXAMPLES: dict[str, list[object]] = {
         json.JSONDecodeError("Expecting value", "x", 0),
         httpx.DecodingError("gzip"),
         UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+        nodefsm.ResponseTooLarge("over 262144 bytes"),
     ],
     RULES[11].cause: [nodefsm.BodyValidationError("version missing", field="version")],
     RULES[12].cause: [
