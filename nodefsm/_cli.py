@@ -18,10 +18,14 @@ import attrs
 import trio
 
 from ._configfile import load_config
+from ._demo import run_demo, scaled
 from ._diagram import FORMATS, render
+from ._engine import TransitionRecord
 from ._monitor import MonitorConfig
 from ._probe import Profile, parse_target
 from ._run import Output, run_monitor
+from ._scenario import load_scenario
+from ._sim import POLICIES, simulate
 from ._spec import builtin_spec_names, load_spec
 from .exceptions import ConfigurationError, SpecError
 
@@ -177,6 +181,41 @@ def _cmd_monitor(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _sim_line(record: TransitionRecord) -> str:
+    c = record.classification
+    why = f" [{c.severity.value}:{c.category.value}]" if c is not None else ""
+    return (
+        f"t={record.ts:9.3f}  {record.machine:<12} {record.node:<18} "
+        f"{record.source} -> {record.dest} ({record.trigger}){why}"
+    )
+
+
+def _cmd_simulate(args: argparse.Namespace, out: TextIO) -> int:
+    scenario = load_scenario(args.scenario)
+
+    def emit(record: TransitionRecord) -> None:
+        if args.json:
+            out.write(json.dumps(record.to_json(), sort_keys=True) + "\n")
+        elif not args.quiet:
+            out.write(_sim_line(record) + "\n")
+
+    result = simulate(scenario, seed=args.seed, policy=args.policy, on_record=emit)
+    report = result.report.text() + "\n"
+    (sys.stderr if args.json else out).write(
+        ("" if args.json or args.quiet else "\n") + report
+    )
+    return EXIT_OK if result.report.ok else EXIT_FAILED
+
+
+def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    scenario = scaled(load_scenario(args.scenario), args.scale)
+    live = bool(getattr(out, "isatty", lambda: False)())
+    output = Output(out, json_mode=args.json, live=live)
+    report = trio.run(partial(run_demo, scenario, output=output))
+    (sys.stderr if args.json else out).write("\n" + report.text() + "\n")
+    return EXIT_OK
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -260,6 +299,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics on 127.0.0.1:PORT",
     )
     p.set_defaults(func=_cmd_monitor)
+
+    p = sub.add_parser(
+        "simulate", help="run a scenario in virtual time (deterministic)"
+    )
+    p.add_argument(
+        "scenario", metavar="SCENARIO", help="built-in scenario name or file"
+    )
+    p.add_argument("--seed", type=int, help="seed (default: the scenario's)")
+    p.add_argument(
+        "--json", action="store_true", help="JSON events on stdout, report on stderr"
+    )
+    p.add_argument(
+        "--policy",
+        choices=sorted(POLICIES),
+        default="nodefsm",
+        help="nodefsm (default) or seed: the Go design's policy",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="only the report")
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser(
+        "demo", help="a local cluster on loopback, faults on a timeline, live view"
+    )
+    p.add_argument(
+        "--scenario",
+        default="demo",
+        metavar="NAME",
+        help="built-in scenario name or file (demo)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="JSON events on stdout, report on stderr"
+    )
+    p.add_argument(
+        "--scale",
+        type=_positive("--scale"),
+        default=1.0,
+        metavar="F",
+        help="multiply every time in the scenario by F",
+    )
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 

@@ -110,6 +110,8 @@ class _Node:
     last_network_failure: bool = False
     online_since: float | None = None
     held: int = 0
+    rng: random.Random = attrs.field(factory=random.Random, repr=False)
+    losses: list[float] = attrs.field(factory=list)
 
 
 @attrs.frozen(kw_only=True)
@@ -249,7 +251,10 @@ class ClusterState:
             raise ConfigurationError(f"node id {CLUSTER!r} is reserved for the cluster")
         if node in self._nodes:
             raise ConfigurationError(f"node {node!r} is already monitored")
-        self._nodes[node] = _Node(node)
+        # Each node draws its backoff jitter from its own generator, seeded
+        # from the cluster's in add order: reproducible whatever the order
+        # in which nodes' outcomes arrive.
+        self._nodes[node] = _Node(node, rng=random.Random(self.rng.getrandbits(64)))
         self.status_machine.add(node)
         self.reconnect_machine.add(node)
 
@@ -513,7 +518,7 @@ class ClusterState:
         if c is not None and c.severity is Severity.PERSISTENT:
             attempt = 10**9
         delay = self.reconnect_policy.delay_for(
-            attempt, self.rng, c, now=now, previous=n.last_delay
+            attempt, n.rng, c, now=now, previous=n.last_delay
         )
         n.last_delay = delay
         n.next_retry_at = now + delay
@@ -614,8 +619,10 @@ class ClusterState:
         *,
         attempt: int | None = None,
     ) -> GuardContext:
+        # n.losses is pruned to the flap window on every status update.
         return GuardContext(
             classification=classification,
+            recover_needed=self.thresholds.recover_needed(len(n.losses)),
             stats=n.stats,
             thresholds=self.thresholds,
             load=n.load,
@@ -648,6 +655,11 @@ class ClusterState:
             # Recovery counts successes from the moment trust was lost, so a
             # node degraded for slowness needs recover_after fast answers.
             n.stats = attrs.evolve(n.stats, consecutive_successes=0)
+            if before not in _UNTRUSTED:
+                n.losses.append(now)
+        horizon = now - self.thresholds.flap_window
+        while n.losses and n.losses[0] < horizon:
+            n.losses.pop(0)
         if status is NodeStatus.ONLINE:
             if n.online_since is None:
                 n.online_since = now

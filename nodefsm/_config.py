@@ -89,6 +89,12 @@ class NodeThresholds:
             node's baseline for each level (1.5, 3, 6); ``moderate`` or worse
             makes an online node ``degraded``.
         baseline_samples: latency samples needed before the ratio counts (5).
+        latency_min_delta: latency increases smaller than this (seconds) never
+            count as slow (0.01).
+        flap_window: seconds over which losses of trust are counted (120).
+        flap_limit: losses of trust within the window before damping (2);
+            each further one doubles the successes needed to recover, up to
+            16 x ``recover_after`` (route-flap damping, as in BGP).
     """
 
     degrade_after: int = attrs.field(default=3, validator=_positive_int)
@@ -100,6 +106,14 @@ class NodeThresholds:
     latency_moderate: float = attrs.field(default=3.0, validator=_positive_float)
     latency_severe: float = attrs.field(default=6.0, validator=_positive_float)
     baseline_samples: int = attrs.field(default=5, validator=_positive_int)
+    latency_min_delta: float = attrs.field(default=0.01, validator=_positive_float)
+    flap_window: float = attrs.field(default=120.0, validator=_positive_float)
+    flap_limit: int = attrs.field(default=2, validator=_positive_int)
+
+    def recover_needed(self, recent_losses: int) -> int:
+        """Successes needed to regain trust after ``recent_losses`` in the window."""
+        excess = max(0, recent_losses - self.flap_limit)
+        return int(self.recover_after * 2 ** min(excess, 4))
 
     def __attrs_post_init__(self) -> None:
         if self.degrade_after > self.offline_after:
@@ -167,20 +181,25 @@ class LoadReport:
 
 
 def latency_ratio(stats: CommunicationStats, thresholds: NodeThresholds) -> float:
-    """The last latency over the node's baseline (1.0 until there is one).
+    """Recent latency over the node's baseline (1.0 until there is one).
 
-    The baseline is the 25th percentile of the earlier samples: robust to
-    spikes and slow to drift, so a node that turns slow stays "slow" for a
-    while instead of redefining normal within a few probes.
+    The baseline is the 25th percentile of the samples before the last two:
+    robust to spikes and slow to drift, so a node that turns slow stays
+    "slow" for a while instead of redefining normal within a few probes.
+    "Recent" is the smaller of the last two samples, so one scheduling
+    hiccup is not a slow node; and an increase smaller than
+    ``thresholds.latency_min_delta`` never counts (on a LAN, 2 ms -> 6 ms
+    is noise, not a degraded node).
     """
     history = stats.latencies
-    if len(history) <= thresholds.baseline_samples:
+    if len(history) < thresholds.baseline_samples + 2:
         return 1.0
-    earlier = sorted(history[:-1])
+    earlier = sorted(history[:-2])
     baseline = earlier[max(0, math.ceil(0.25 * len(earlier)) - 1)]
-    if baseline <= 0:
+    recent = min(history[-2:])
+    if baseline <= 0 or recent - baseline < thresholds.latency_min_delta:
         return 1.0
-    return history[-1] / baseline
+    return recent / baseline
 
 
 def node_level(

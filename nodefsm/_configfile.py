@@ -9,7 +9,8 @@
     profile = "ollama"   # give_up_on_persistent; and the probe: profile, path, models
 
     [thresholds]         # NodeThresholds: degrade_after, offline_after, recover_after, ...
-    [retry]              # RetryPolicy: retries, base, cap, factor, jitter, mode
+    [retry]              # reconnection backoff: retries, base, cap, factor, jitter, mode
+                         # (defaults: nodefsm.RECONNECT_POLICY)
     [degradation]        # DegradationPolicy: mode, max_degraded_fraction
     [suspicion]          # SuspicionPolicy: min_nodes, fraction, window
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +29,13 @@ import attrs
 
 from ._cluster import SuspicionPolicy
 from ._config import DegradationPolicy, NodeThresholds
-from ._monitor import MonitorConfig
+from ._monitor import RECONNECT_POLICY, MonitorConfig
 from ._probe import Probe, Profile, parse_target
 from ._retry import RetryPolicy
 from ._spec import _Lines
 from .exceptions import ConfigurationError
 
-__all__ = ["MonitorFile", "load_config"]
+__all__ = ["MonitorFile", "config_from_data", "load_config"]
 
 _PROBE_KEYS = {"profile", "path", "models", "source_node"}
 _SECTIONS: dict[str, type] = {
@@ -68,7 +70,12 @@ def _fail(path: str, line: int, message: str) -> ConfigurationError:
 
 
 def _build(
-    cls: type, values: dict[str, Any], where: str, path: str, lines: _Lines
+    cls: type,
+    values: dict[str, Any],
+    where: str,
+    path: str,
+    lines: _Lines,
+    base: Any = None,
 ) -> Any:
     known = {f.name for f in attrs.fields(cls)}
     for key in values:
@@ -79,6 +86,8 @@ def _build(
                 f"[{where}] unknown key {key!r}; known: {', '.join(sorted(known))}",
             )
     try:
+        if base is not None:
+            return attrs.evolve(base, **values)
         return cls(**values)
     except (ConfigurationError, ValueError, TypeError) as exc:
         message = str(exc)
@@ -145,12 +154,36 @@ def load_config(path: str | Path) -> MonitorFile:
                 str(exc),
             ) from None
 
+    config, duration = config_from_data(data, shown, lines)
+    return MonitorFile(
+        config=config,
+        nodes=tuple(nodes),
+        duration=float(duration) if duration else None,
+    )
+
+
+def config_from_data(
+    data: Mapping[str, Any], shown: str, lines: _Lines
+) -> tuple[MonitorConfig, float | None]:
+    """Build a :class:`MonitorConfig` from parsed TOML tables.
+
+    ``data`` holds the ``monitor``, ``thresholds``, ``retry``, ``degradation``
+    and ``suspicion`` tables (any may be missing).
+
+    Returns:
+        The config and the ``duration`` key of ``[monitor]``, if any.
+
+    Raises:
+        ConfigurationError: one line naming the file, line and key.
+    """
     sections: dict[str, Any] = {}
     for name, cls in _SECTIONS.items():
         values = data.get(name, {})
         if not isinstance(values, dict):
             raise _fail(shown, lines.at(name), f"[{name}] must be a table")
-        sections[name] = _build(cls, values, name, shown, lines)
+        # [retry] adjusts the monitor's reconnection policy, not the seed's.
+        base = RECONNECT_POLICY if name == "retry" else None
+        sections[name] = _build(cls, values, name, shown, lines, base)
 
     monitor = dict(data.get("monitor", {}))
     for key in monitor:
@@ -195,8 +228,4 @@ def load_config(path: str | Path) -> MonitorFile:
         shown,
         lines,
     )
-    return MonitorFile(
-        config=config,
-        nodes=tuple(nodes),
-        duration=float(duration) if duration else None,
-    )
+    return config, float(duration) if duration else None

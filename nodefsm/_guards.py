@@ -38,6 +38,8 @@ class GuardContext:
         policy: the reconnection retry policy.
         give_up_on_persistent: reconnection gives up on persistent errors.
         target: the level the degradation machine should reach.
+        recover_needed: successes needed to recover now (flap damping);
+            None means ``thresholds.recover_after``.
         state: the machine's current state (filled in by the engine).
     """
 
@@ -49,6 +51,7 @@ class GuardContext:
     policy: RetryPolicy = attrs.field(factory=RetryPolicy)
     give_up_on_persistent: bool = False
     target: DegradationLevel | None = None
+    recover_needed: int | None = None
     state: str = ""
 
 
@@ -122,6 +125,15 @@ def _overloaded(ctx: GuardContext) -> bool:
     return ctx.load is not None and ctx.load.overloaded(ctx.thresholds)
 
 
+def _recovered(ctx: GuardContext) -> bool:
+    needed = (
+        ctx.recover_needed
+        if ctx.recover_needed is not None
+        else ctx.thresholds.recover_after
+    )
+    return ctx.stats.consecutive_successes >= needed
+
+
 def _slow(ctx: GuardContext) -> bool:
     return latency_ratio(ctx.stats, ctx.thresholds) >= ctx.thresholds.latency_moderate
 
@@ -175,8 +187,8 @@ _ALL_GUARDS = [
     ),
     _g(
         "recovered",
-        "consecutive successes >= recover_after",
-        lambda c: c.stats.consecutive_successes >= c.thresholds.recover_after,
+        "consecutive successes >= recover_after (doubled per flap beyond flap_limit)",
+        _recovered,
     ),
     _g(
         "is_overloaded",

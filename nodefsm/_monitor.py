@@ -43,6 +43,13 @@ __all__ = [
 ]
 
 
+#: The monitor's reconnection backoff: 0.5 s x1.5 up to 10 s, giving up after
+#: 31 attempts (about 4.5 minutes). The seed's retry policy (0.1 s, 30 s cap,
+#: 10 retries) gives up after about 18 s of backoff, shorter than a typical
+#: restart; `nodefsm simulate --policy seed` shows the difference.
+RECONNECT_POLICY = RetryPolicy(retries=30, base=0.5, cap=10.0, factor=1.5)
+
+
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
@@ -71,7 +78,8 @@ class MonitorConfig:
             (interval x 6), HAProxy's *downinter*.
         jitter: each interval is multiplied by ``U[1 - jitter, 1 + jitter]``.
         probe: what to ask each node.
-        thresholds, reconnect_policy, degradation, suspicion: the policies.
+        thresholds, reconnect_policy, degradation, suspicion: the policies
+            (reconnection: :data:`RECONNECT_POLICY`).
         give_up_on_persistent: reconnection gives up on persistent errors.
         slow_start: seconds of the routing ramp after a node (re)joins.
         event_buffer: default buffer of each subscription.
@@ -86,7 +94,7 @@ class MonitorConfig:
     jitter: float = 0.1
     probe: Probe = attrs.field(factory=Probe)
     thresholds: NodeThresholds = attrs.field(factory=NodeThresholds)
-    reconnect_policy: RetryPolicy = attrs.field(factory=RetryPolicy)
+    reconnect_policy: RetryPolicy = attrs.field(factory=lambda: RECONNECT_POLICY)
     degradation: DegradationPolicy = attrs.field(factory=DegradationPolicy)
     suspicion: SuspicionPolicy = attrs.field(factory=SuspicionPolicy)
     give_up_on_persistent: bool = False
@@ -143,7 +151,7 @@ class Subscription:
                 ...
     """
 
-    def __init__(self, monitor: Monitor, buffer: int) -> None:
+    def __init__(self, monitor: Monitor, buffer: float) -> None:
         self._monitor = monitor
         self._send, self._receive = trio.open_memory_channel[TransitionRecord](buffer)
         #: Records dropped because this subscriber's buffer was full.
@@ -201,6 +209,7 @@ class Monitor:
         config: MonitorConfig,
         rng: random.Random,
         self_node: str | None,
+        epoch: float | None = None,
     ) -> None:
         self.config = config
         self.cluster = ClusterState(
@@ -222,7 +231,8 @@ class Monitor:
         self._due: dict[str, float] = {}
         self._subscribers: set[Subscription] = set()
         self._log: list[TransitionRecord] | None = None
-        self._offset = time.time() - trio.current_time()
+        self._offset = (time.time() if epoch is None else epoch) - trio.current_time()
+        self._node_rngs: dict[str, random.Random] = {}
         self.self_node = self_node
         self.probes_sent = 0
         self._closed = False
@@ -251,6 +261,9 @@ class Monitor:
             raise ConfigurationError(f"node {target.node} is already monitored")
         self.cluster.add_node(target.node)
         self._targets[target.node] = target
+        # One generator per node, drawn in add order: runs are reproducible
+        # whatever order the node tasks happen to be scheduled in.
+        self._node_rngs[target.node] = random.Random(self._rng.getrandbits(64))
         self._kicks[target.node] = trio.Event()
         self._nursery.start_soon(
             self._node_task, target.node, name=f"nodefsm:{target.node}"
@@ -266,6 +279,7 @@ class Monitor:
         self._kicks.pop(node, None)
         self._results.pop(node, None)
         self._due.pop(node, None)
+        self._node_rngs.pop(node, None)
         if node in self.cluster:
             self._publish(self.cluster.remove_node(node, now=self.now()))
 
@@ -297,8 +311,14 @@ class Monitor:
 
     # -- events ------------------------------------------------------------
 
-    def subscribe(self, *, buffer: int | None = None) -> Subscription:
-        """A new bounded subscription to every transition record."""
+    def subscribe(self, *, buffer: float | None = None) -> Subscription:
+        """A new bounded subscription to every transition record.
+
+        Args:
+            buffer: records held for this subscriber before new ones are
+                dropped (and counted in ``missed``); ``math.inf`` for none
+                dropped (only for consumers known to keep up).
+        """
         sub = Subscription(self, buffer or self.config.event_buffer)
         self._subscribers.add(sub)
         return sub
@@ -390,9 +410,9 @@ class Monitor:
         with trio.move_on_after(max(0.0, seconds)):
             await kick.wait()
 
-    def _jittered(self, seconds: float) -> float:
+    def _jittered(self, node: str, seconds: float) -> float:
         j = self.config.jitter
-        return seconds * self._rng.uniform(1.0 - j, 1.0 + j)
+        return seconds * self._node_rngs[node].uniform(1.0 - j, 1.0 + j)
 
     def _timeout(self, node: str) -> float:
         if self.config.timeout is not None:
@@ -429,7 +449,7 @@ class Monitor:
         stats = self.cluster.stats(node)
         cfg = self.config
         if recon is ReconnectState.GIVEN_UP:
-            return self._jittered(cfg.down)
+            return self._jittered(node, cfg.down)
         changing = (
             status is NodeStatus.STARTING
             or (stats.consecutive_failures > 0 and status is not NodeStatus.OFFLINE)
@@ -438,14 +458,16 @@ class Monitor:
                 and stats.consecutive_successes > 0
             )
         )
-        return self._jittered(cfg.fast if changing else cfg.interval)
+        return self._jittered(node, cfg.fast if changing else cfg.interval)
 
     async def _node_task(self, node: str) -> None:
         with trio.CancelScope() as scope:
             self._scopes[node] = scope
             # Spread first probes (over at most half a second) so a big
             # cluster is not probed in one burst, and start soon.
-            await trio.sleep(self._rng.uniform(0.0, min(self.config.fast, 1.0) / 2.0))
+            await trio.sleep(
+                self._node_rngs[node].uniform(0.0, min(self.config.fast, 1.0) / 2.0)
+            )
             while True:
                 status = self.cluster.status(node)
                 recon = self.cluster.reconnection(node)
@@ -489,6 +511,7 @@ async def open_monitor(
     client: httpx.AsyncClient | None = None,
     rng: random.Random | None = None,
     self_node: str | None = None,
+    epoch: float | None = None,
 ) -> AsyncIterator[Monitor]:
     """Run a monitor for the block's duration.
 
@@ -501,6 +524,8 @@ async def open_monitor(
         self_node: an id for the monitor's own node, which follows the seed's
             ClusterMode life cycle: ``starting -> online`` on start and
             ``stopping`` on exit. It is not probed.
+        epoch: the Unix time that ``trio.current_time() == 0`` stands for
+            (default: now). The simulator passes 0 so runs are reproducible.
 
     Yields:
         The running :class:`Monitor`. On exit every node task is cancelled
@@ -514,7 +539,7 @@ async def open_monitor(
         client = httpx.AsyncClient(timeout=None, limits=limits, follow_redirects=False)
     try:
         async with trio.open_nursery() as nursery:
-            monitor = Monitor(nursery, client, config, rng, self_node)
+            monitor = Monitor(nursery, client, config, rng, self_node, epoch)
             if self_node is not None:
                 monitor.cluster.add_node(self_node)
                 monitor._publish(

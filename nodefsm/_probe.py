@@ -216,7 +216,7 @@ async def _get(
                 url = str(nxt)
                 continue
             body = bytearray()
-            async for chunk in response.aiter_raw():
+            async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) > max_body:
                     raise ResponseTooLarge(

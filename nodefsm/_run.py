@@ -6,7 +6,7 @@ import json
 import math
 import random
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 import trio
@@ -67,12 +67,20 @@ def _drain(events: Subscription) -> list[TransitionRecord]:
             return batch
 
 
-async def _pump(monitor: Monitor, output: Output, counter: TransitionCounter) -> None:
+async def _pump(
+    monitor: Monitor,
+    output: Output,
+    counter: TransitionCounter,
+    on_record: Callable[[TransitionRecord], None] | None,
+) -> None:
     async with monitor.subscribe() as events:
         try:
             async for first in events:
                 batch = [first, *_drain(events)]
                 counter.add(batch)
+                if on_record is not None:
+                    for record in batch:
+                        on_record(record)
                 # Writing may block on a full pipe; a worker thread keeps probes running.
                 await trio.to_thread.run_sync(output.write_records, batch)
         finally:
@@ -80,6 +88,9 @@ async def _pump(monitor: Monitor, output: Output, counter: TransitionCounter) ->
             rest = _drain(events)
             if rest:
                 counter.add(rest)
+                if on_record is not None:
+                    for record in rest:
+                        on_record(record)
                 output.write_records(rest)
 
 
@@ -100,8 +111,20 @@ async def run_monitor(
     rng: random.Random | None = None,
     handle_signals: bool = True,
     title: str = "nodefsm monitor",
+    on_record: Callable[[TransitionRecord], None] | None = None,
 ) -> Monitor:
     """Monitor ``urls`` until ``duration`` passes or SIGINT/SIGTERM arrives.
+
+    Args:
+        urls: the nodes.
+        config: the monitor's policies.
+        output: where events and the view go.
+        duration: stop after this many seconds (None: until a signal).
+        metrics_port: serve Prometheus metrics on 127.0.0.1:PORT.
+        rng: randomness for jitter and backoff.
+        handle_signals: stop cleanly on SIGINT/SIGTERM.
+        title: the live view's first line.
+        on_record: called with every transition record.
 
     Returns:
         The monitor (closed), for its final summary.
@@ -112,7 +135,7 @@ async def run_monitor(
             if duration is not None:
                 scope.deadline = trio.current_time() + duration
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_pump, monitor, output, counter)
+                nursery.start_soon(_pump, monitor, output, counter, on_record)
                 if handle_signals:
                     nursery.start_soon(_signals, scope)
                 if metrics_port is not None:

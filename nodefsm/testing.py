@@ -1,4 +1,4 @@
-"""Test kit: a fake Ollama node on loopback with a fault switch.
+"""Test kit: a fake Ollama node and a fault-injecting proxy, on loopback.
 
 ``FakeNode`` speaks enough of Ollama's API for every probe profile
 (``/api/version``, ``/api/ps``, ``/api/tags`` and the seed's ``/api/health``)
@@ -29,7 +29,18 @@ from typing import Any
 import attrs
 import trio
 
-__all__ = ["Fault", "FaultKind", "FakeNode", "fake_node"]
+from ._proxy import Direction, FaultProxy, ProxyFaults, ProxyMode
+
+__all__ = [
+    "Direction",
+    "FakeNode",
+    "Fault",
+    "FaultKind",
+    "FaultProxy",
+    "ProxyFaults",
+    "ProxyMode",
+    "fake_node",
+]
 
 
 class FaultKind(enum.StrEnum):

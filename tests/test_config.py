@@ -97,15 +97,21 @@ def test_failed_node_is_critical() -> None:
 
 
 def test_latency_ratio_needs_a_baseline() -> None:
-    """The ratio is 1 until enough samples; then last / 25th percentile."""
+    """1 until enough samples; then min(last two) / 25th percentile; small deltas ignored."""
     s = CommunicationStats()
-    for _ in range(5):
+    for _ in range(6):
         s = s.record_success(0.1, now=0)
     assert 1.0 == latency_ratio(s, T)
-    s = s.record_success(0.1, now=0).record_success(0.4, now=0)
+    s = s.record_success(0.4, now=0)
+    assert 1.0 == latency_ratio(s, T)  # a single spike
+    s = s.record_success(0.5, now=0)
     assert pytest.approx(4.0) == latency_ratio(s, T)
+    tiny = CommunicationStats()
+    for v in [0.001] * 7 + [0.004, 0.004]:
+        tiny = tiny.record_success(v, now=0)
+    assert 1.0 == latency_ratio(tiny, T)  # 4x, but only 3 ms more
     z = CommunicationStats()
-    for _ in range(7):
+    for _ in range(9):
         z = z.record_success(0.0, now=0)
     assert 1.0 == latency_ratio(z, T)
 
