@@ -22,6 +22,14 @@ from ._config import (
 )
 from ._configfile import MonitorFile, load_config
 from ._diagram import to_dot, to_mermaid
+from ._discovery import (
+    DiscoveredNode,
+    DiscoveryEvent,
+    EventKind,
+    mdns_events,
+    parse_service,
+    run_discovery,
+)
 from ._engine import (
     DegradationEvent,
     Engine,
@@ -32,9 +40,18 @@ from ._engine import (
     TransitionRecord,
 )
 from ._guards import GUARDS, Guard, GuardContext
-from ._monitor import Monitor, MonitorConfig, Subscription, Verdict, open_monitor
+from ._monitor import (
+    RECONNECT_POLICY,
+    Monitor,
+    MonitorConfig,
+    Subscription,
+    Verdict,
+    open_monitor,
+)
 from ._probe import Probe, ProbeResult, Profile, Target, parse_target, run_probe
 from ._retry import Jitter, RetryBudget, RetryPolicy
+from ._scenario import Report, Scenario, load_scenario, load_scenario_text
+from ._sim import SimulationResult, seed_policy, simulate
 from ._spec import MachineSpec, TransitionSpec, load_spec, load_spec_text
 from ._stats import CommunicationStats, RttEstimator
 from .exceptions import (
@@ -64,7 +81,10 @@ __all__ = [
     "DegradationLevel",
     "DegradationMode",
     "DegradationPolicy",
+    "DiscoveredNode",
+    "DiscoveryEvent",
     "Engine",
+    "EventKind",
     "GUARDS",
     "Guard",
     "GuardContext",
@@ -83,15 +103,19 @@ __all__ = [
     "Probe",
     "ProbeResult",
     "Profile",
+    "RECONNECT_POLICY",
     "ReconnectEvent",
     "ReconnectState",
+    "Report",
     "ResponseTooLarge",
     "RetriesExhausted",
     "RetryBudget",
     "RetryPolicy",
     "Route",
     "RttEstimator",
+    "Scenario",
     "Severity",
+    "SimulationResult",
     "SpecError",
     "Subscription",
     "SuspicionPolicy",
@@ -104,14 +128,21 @@ __all__ = [
     "cluster_level",
     "latency_ratio",
     "load_config",
+    "load_scenario",
+    "load_scenario_text",
     "load_spec",
     "load_spec_text",
+    "mdns_events",
     "node_level",
     "open_monitor",
+    "parse_service",
     "parse_target",
     "retry",
+    "run_discovery",
     "run_probe",
+    "seed_policy",
     "should_tolerate",
+    "simulate",
     "to_dot",
     "to_mermaid",
 ]

@@ -7,9 +7,10 @@ one-line message on stderr, never a traceback).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -20,8 +21,9 @@ import trio
 from ._configfile import load_config
 from ._demo import run_demo, scaled
 from ._diagram import FORMATS, render
+from ._discovery import mdns_events, run_discovery
 from ._engine import TransitionRecord
-from ._monitor import MonitorConfig
+from ._monitor import Monitor, MonitorConfig
 from ._probe import Profile, parse_target
 from ._run import Output, run_monitor
 from ._scenario import load_scenario
@@ -162,10 +164,20 @@ def _monitor_config(
 
 def _cmd_monitor(args: argparse.Namespace, out: TextIO) -> int:
     config, urls, duration = _monitor_config(args)
-    if not urls:
+    if not urls and not args.mdns:
         raise UsageError(
-            "nodefsm monitor: give at least one URL, or --config with nodes"
+            "nodefsm monitor: give at least one URL, --config with nodes, or --mdns"
         )
+    tasks: list[Callable[[Monitor], Awaitable[None]]] = []
+    if args.mdns:
+        if importlib.util.find_spec("zeroconf") is None:
+            raise UsageError("--mdns needs the mdns extra: pip install 'nodefsm[mdns]'")
+        ttl = args.mdns_ttl
+
+        async def discover(monitor: Monitor) -> None:
+            await run_discovery(monitor, mdns_events(), ttl=ttl)
+
+        tasks.append(discover)
     live = bool(getattr(out, "isatty", lambda: False)())
     output = Output(out, json_mode=args.json, live=live)
     trio.run(
@@ -176,6 +188,7 @@ def _cmd_monitor(args: argparse.Namespace, out: TextIO) -> int:
             output=output,
             duration=duration,
             metrics_port=args.metrics_port,
+            tasks=tasks,
         )
     )
     return EXIT_OK
@@ -297,6 +310,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=_port,
         metavar="PORT",
         help="serve Prometheus metrics on 127.0.0.1:PORT",
+    )
+    p.add_argument(
+        "--mdns",
+        action="store_true",
+        help="also monitor nodes announced as _ollama._tcp (needs nodefsm[mdns])",
+    )
+    p.add_argument(
+        "--mdns-ttl",
+        type=_positive("--mdns-ttl"),
+        default=30.0,
+        metavar="S",
+        help="forget a node S seconds after it stops being announced (30)",
     )
     p.set_defaults(func=_cmd_monitor)
 

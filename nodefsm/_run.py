@@ -6,7 +6,7 @@ import json
 import math
 import random
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TextIO
 
 import trio
@@ -112,6 +112,7 @@ async def run_monitor(
     handle_signals: bool = True,
     title: str = "nodefsm monitor",
     on_record: Callable[[TransitionRecord], None] | None = None,
+    tasks: Sequence[Callable[[Monitor], Awaitable[None]]] = (),
 ) -> Monitor:
     """Monitor ``urls`` until ``duration`` passes or SIGINT/SIGTERM arrives.
 
@@ -125,6 +126,7 @@ async def run_monitor(
         handle_signals: stop cleanly on SIGINT/SIGTERM.
         title: the live view's first line.
         on_record: called with every transition record.
+        tasks: more tasks to run beside the monitor (e.g. discovery).
 
     Returns:
         The monitor (closed), for its final summary.
@@ -138,6 +140,8 @@ async def run_monitor(
                 nursery.start_soon(_pump, monitor, output, counter, on_record)
                 if handle_signals:
                     nursery.start_soon(_signals, scope)
+                for task in tasks:
+                    nursery.start_soon(task, monitor)
                 if metrics_port is not None:
                     await nursery.start(
                         serve_metrics,
