@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The pure core: no I/O, no clock; fully covered, branches included.
 CORE := nodefsm/_classify.py,nodefsm/_retry.py,nodefsm/_stats.py
 
-.PHONY: test demo lint typecheck pytest clean venv
+.PHONY: test demo lint typecheck pytest clean venv bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +39,6 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .coverage .hypothesis .mypy_cache .ruff_cache .pytest_cache
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py

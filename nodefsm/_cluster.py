@@ -27,7 +27,7 @@ from ._config import (
     DegradationPolicy,
     LoadReport,
     NodeThresholds,
-    cluster_level,
+    cluster_level_from_counts,
     latency_ratio,
     node_level,
     should_tolerate,
@@ -71,6 +71,7 @@ NETWORK_LEVEL = frozenset(
 )
 
 
+_STATUS = {s.value: s for s in NodeStatus}
 _SERVING = frozenset({NodeStatus.ONLINE, NodeStatus.BUSY, NodeStatus.DEGRADED})
 _UNTRUSTED = frozenset({NodeStatus.DEGRADED, NodeStatus.OFFLINE})
 
@@ -239,6 +240,12 @@ class ClusterState:
         self.degradation_machine.add(CLUSTER)
         self._nodes: dict[str, _Node] = {}
         self.self_suspected = False
+        # Kept incrementally so one outcome costs O(1), not O(nodes):
+        self._counted: dict[str, DegradationLevel] = {}  # nodes that count, by level
+        self._level_counts: dict[DegradationLevel, int] = dict.fromkeys(
+            DegradationLevel, 0
+        )
+        self._net_failing = 0  # nodes whose last outcome was a network-level failure
 
     def __repr__(self) -> str:
         return f"ClusterState(nodes={len(self._nodes)}, level={self.level.label!r})"
@@ -257,11 +264,15 @@ class ClusterState:
         self._nodes[node] = _Node(node, rng=random.Random(self.rng.getrandbits(64)))
         self.status_machine.add(node)
         self.reconnect_machine.add(node)
+        self._count(node, DegradationLevel.NONE)
 
     def remove_node(self, node: str, *, now: float) -> list[TransitionRecord]:
         """Remove a node and every piece of its state; re-evaluate the cluster."""
-        if self._nodes.pop(node, None) is None:
+        gone = self._nodes.pop(node, None)
+        if gone is None:
             return []
+        self._count(node, None)
+        self._net_failing -= gone.last_network_failure
         self.status_machine.remove(node)
         self.reconnect_machine.remove(node)
         return self._evaluate(now)
@@ -277,7 +288,7 @@ class ClusterState:
 
     def status(self, node: str) -> NodeStatus:
         """The node's status."""
-        return NodeStatus(self.status_machine.state(node))
+        return _STATUS[self.status_machine.state(node)]
 
     def reconnection(self, node: str) -> ReconnectState:
         """The node's reconnection state."""
@@ -354,6 +365,7 @@ class ClusterState:
         n.stats = n.stats.record_success(latency, now=now, attempts=attempts)
         if load is not None:
             n.load = load
+        self._net_failing -= n.last_network_failure
         n.last_result_at, n.last_network_failure = now, False
         before = self.status(node)
         records: list[TransitionRecord] = []
@@ -410,6 +422,7 @@ class ClusterState:
             n.stats = n.stats.record_failure(classification, now=now, attempts=attempts)
             return []
         network = classification.category in NETWORK_LEVEL
+        self._net_failing += network - n.last_network_failure
         n.last_result_at, n.last_network_failure = now, network
         before = self.status(node)
         records: list[TransitionRecord] = []
@@ -677,14 +690,22 @@ class ClusterState:
         elif status is NodeStatus.DEGRADED:
             level = max(level, DegradationLevel.MODERATE)
         n.level = level
+        counts = status not in (NodeStatus.MAINTENANCE, NodeStatus.STOPPING)
+        self._count(n.node, level if counts else None)
+
+    def _count(self, node: str, level: DegradationLevel | None) -> None:
+        old = self._counted.pop(node, None)
+        if old is not None:
+            self._level_counts[old] -= 1
+        if level is not None:
+            self._counted[node] = level
+            self._level_counts[level] += 1
 
     def _evaluate(self, now: float) -> list[TransitionRecord]:
-        counted = [
-            n.level
-            for n in self._nodes.values()
-            if self.status(n.node) not in (NodeStatus.MAINTENANCE, NodeStatus.STOPPING)
-        ]
-        target = cluster_level(counted, self.degradation)
+        target = cluster_level_from_counts(self._level_counts, self.degradation)
+        if target.label == self.degradation_machine.state(CLUSTER):
+            return []
+        counted = self._counted
         records: list[TransitionRecord] = []
         for _ in range(len(DegradationLevel)):
             record = self.degradation_machine.fire(
@@ -701,6 +722,8 @@ class ClusterState:
 
     def _suspicion(self, now: float) -> list[TransitionRecord]:
         p = self.suspicion
+        if not self.self_suspected and self._net_failing < p.fraction * p.min_nodes:
+            return []  # cannot be suspected: too few network failures anywhere
         recent = [
             n
             for n in self._nodes.values()

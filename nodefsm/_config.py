@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -27,6 +27,7 @@ __all__ = [
     "LoadReport",
     "NodeThresholds",
     "cluster_level",
+    "cluster_level_from_counts",
     "latency_ratio",
     "node_level",
     "should_tolerate",
@@ -244,28 +245,36 @@ def cluster_level(
     or more than three minor -> minor), raised by the share rule of
     ``policy.max_degraded_fraction``.
     """
-    policy = policy or DegradationPolicy()
-    levels = list(levels)
-    if not levels:
-        return DegradationLevel.NONE
     count = dict.fromkeys(DegradationLevel, 0)
     for lvl in levels:
         count[DegradationLevel(lvl)] += 1
-    if count[DegradationLevel.CRITICAL]:
+    return cluster_level_from_counts(count, policy)
+
+
+def cluster_level_from_counts(
+    count: Mapping[DegradationLevel, int], policy: DegradationPolicy | None = None
+) -> DegradationLevel:
+    """:func:`cluster_level` from ``level -> number of nodes`` (O(1) for big clusters)."""
+    policy = policy or DegradationPolicy()
+    n = sum(count.values())
+    if not n:
+        return DegradationLevel.NONE
+
+    def c(level: DegradationLevel) -> int:
+        return count.get(level, 0)
+
+    if c(DegradationLevel.CRITICAL):
         return DegradationLevel.CRITICAL
-    if count[DegradationLevel.SEVERE] > 1:
+    if c(DegradationLevel.SEVERE) > 1:
         result = DegradationLevel.SEVERE
-    elif count[DegradationLevel.SEVERE] == 1 or count[DegradationLevel.MODERATE] > 2:
+    elif c(DegradationLevel.SEVERE) == 1 or c(DegradationLevel.MODERATE) > 2:
         result = DegradationLevel.MODERATE
-    elif count[DegradationLevel.MODERATE] or count[DegradationLevel.MINOR] > 3:
+    elif c(DegradationLevel.MODERATE) or c(DegradationLevel.MINOR) > 3:
         result = DegradationLevel.MINOR
     else:
         result = DegradationLevel.NONE
-    n = len(levels)
-    severe_share = count[DegradationLevel.SEVERE] / n
-    moderate_share = (
-        count[DegradationLevel.MODERATE] + count[DegradationLevel.SEVERE]
-    ) / n
+    severe_share = c(DegradationLevel.SEVERE) / n
+    moderate_share = (c(DegradationLevel.MODERATE) + c(DegradationLevel.SEVERE)) / n
     if severe_share > policy.max_degraded_fraction:
         result = max(result, DegradationLevel.SEVERE)
     elif moderate_share > policy.max_degraded_fraction:
