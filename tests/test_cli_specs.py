@@ -219,3 +219,20 @@ def test_wheel_carries_specs_and_works_from_anywhere(tmp_path: Path) -> None:
             check=True,
         ).stdout
     )
+
+
+def test_closed_stdout_is_not_a_traceback() -> None:
+    """`nodefsm simulate ... | head -1`: the early exit of the reader is quiet."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nodefsm", "simulate", "cluster-restart"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert 0 == proc.wait(timeout=60)
+    assert "Traceback" not in err

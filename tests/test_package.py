@@ -60,3 +60,21 @@ def test_core_classifies_without_httpx_loaded() -> None:
 def test_version() -> None:
     """The package has a version string."""
     assert 2 == nodefsm.__version__.count(".")
+
+
+def test_readme_shows_real_output() -> None:
+    """The README's `nodefsm simulate` example is what the command prints today."""
+    import io
+    import re
+    from pathlib import Path
+
+    from nodefsm._cli import main
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(
+        r"\$ nodefsm simulate node-restart -q\n(.*?)```", readme, re.DOTALL
+    )
+    assert block is not None
+    out = io.StringIO()
+    assert 0 == main(["simulate", "node-restart", "-q"], out=out)
+    assert block.group(1) == out.getvalue()
