@@ -35,7 +35,9 @@ def best_of(fn: Callable[[], object], *, repeat: int = 5, number: int = 2000) ->
 
 
 def refused_chain() -> Exception:
-    group = ExceptionGroup("all attempts", [ConnectionRefusedError(errno.ECONNREFUSED, "refused")])
+    group = ExceptionGroup(
+        "all attempts", [ConnectionRefusedError(errno.ECONNREFUSED, "refused")]
+    )
     middle = OSError("all attempts to connect to 10.0.0.5:11434 failed")
     middle.__cause__ = group
     outer = httpx.ConnectError("all attempts to connect")
@@ -67,7 +69,11 @@ def bench_classify() -> tuple[str, float, str]:
     assert "unknown" == seed_substring_classifier(exc)  # the seed gets this one wrong
     ours = best_of(lambda: classify(exc))
     base = best_of(lambda: seed_substring_classifier(exc))
-    return ("classify(httpx refused chain) vs the seed's substring match", ours / base, f"{ours * 1e6:.1f} us vs {base * 1e6:.2f} us")
+    return (
+        "classify(httpx refused chain) vs the seed's substring match",
+        ours / base,
+        f"{ours * 1e6:.1f} us vs {base * 1e6:.2f} us",
+    )
 
 
 def bench_fire() -> tuple[str, float, str]:
@@ -86,7 +92,11 @@ def bench_fire() -> tuple[str, float, str]:
         state["n"] = table[(state["n"], "probe_succeeded")]
 
     a, b = best_of(ours), best_of(base)
-    return ("Engine.fire (guards, record) vs a dict-table FSM step", a / b, f"{a * 1e6:.1f} us vs {b * 1e9:.0f} ns")
+    return (
+        "Engine.fire (guards, record) vs a dict-table FSM step",
+        a / b,
+        f"{a * 1e6:.1f} us vs {b * 1e9:.0f} ns",
+    )
 
 
 def bench_memory(n: int = 2000) -> tuple[str, float, str]:
@@ -115,7 +125,11 @@ def bench_memory(n: int = 2000) -> tuple[str, float, str]:
 
     s = measure(shared)
     p = measure(per_node) * 10
-    return (f"memory: one shared Machine, {n} nodes vs one Machine per node", s / p, f"{s / n / 1024:.1f} KiB/node vs {p / n / 1024:.1f} KiB/node")
+    return (
+        f"memory: one shared Machine, {n} nodes vs one Machine per node",
+        s / p,
+        f"{s / n / 1024:.1f} KiB/node vs {p / n / 1024:.1f} KiB/node",
+    )
 
 
 def bench_simulation(nodes: int = 100, hours: float = 1.0) -> tuple[str, float, str]:
@@ -144,7 +158,11 @@ kind = "hang"
     start = time.perf_counter()
     result = simulate(scenario)
     wall = time.perf_counter() - start
-    return (f"simulate: {nodes} nodes x {hours:g} h of virtual time, speed-up over real time", scenario.duration / wall, f"{wall:.1f} s wall, {result.report.probes} probes ({result.report.probes / wall:.0f} probes/s)")
+    return (
+        f"simulate: {nodes} nodes x {hours:g} h of virtual time, speed-up over real time",
+        scenario.duration / wall,
+        f"{wall:.1f} s wall, {result.report.probes} probes ({result.report.probes / wall:.0f} probes/s)",
+    )
 
 
 def main() -> int:

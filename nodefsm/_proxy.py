@@ -24,6 +24,8 @@ import struct
 import attrs
 import trio
 
+from ._listener import RestartableServer
+
 __all__ = ["Direction", "FaultProxy", "ProxyFaults", "ProxyMode"]
 
 
@@ -76,7 +78,7 @@ def _rst(stream: trio.SocketStream) -> None:
     stream.socket.close()
 
 
-class FaultProxy:
+class FaultProxy(RestartableServer):
     """A TCP proxy on loopback in front of ``upstream_host:upstream_port``.
 
     Args:
@@ -95,67 +97,29 @@ class FaultProxy:
         port: int = 0,
         rng: random.Random | None = None,
     ) -> None:
+        super().__init__(host=host, port=port)
         self.upstream = (upstream_host, upstream_port)
-        self.host = host
-        self.port = port
         self.faults = ProxyFaults()
         self.rng = rng or random.Random()
         #: Connections accepted, and how many were black-holed by loss.
         self.connections = 0
         self.lost = 0
-        self._nursery: trio.Nursery | None = None
-        self._scope: trio.CancelScope | None = None
-
-    @property
-    def url(self) -> str:
-        """``http://host:port`` of the proxy."""
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def node(self) -> str:
-        """The node id a monitor gives the proxied node."""
-        return f"{self.host}:{self.port}"
 
     @property
     def refusing(self) -> bool:
         """True while connections are refused (no listener)."""
-        return self._scope is None
-
-    async def start(self, nursery: trio.Nursery) -> None:
-        """Start listening."""
-        self._nursery = nursery
-        await nursery.start(self._serve)
+        return not self.running
 
     async def refuse(self) -> None:
         """Close the listener and every proxied connection: connects are refused."""
-        if self._scope is not None:
-            self._scope.cancel()
-            self._scope = None
-        await trio.lowlevel.checkpoint()
+        await self._close_listener()
 
     async def accept(self) -> None:
         """Listen again on the same port (after :meth:`refuse`)."""
-        if self._scope is None:
-            assert self._nursery is not None, "start() first"
-            await self._nursery.start(self._serve)
+        await self._listen_again()
 
-    async def _serve(
-        self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        listeners = await trio.open_tcp_listeners(self.port, host=self.host)
-        self.port = listeners[0].socket.getsockname()[1]
-        with trio.CancelScope() as scope:
-            self._scope = scope
-            async with trio.open_nursery() as conns:
-                task_status.started()
-                async with listeners[0]:
-                    while True:
-                        stream = await listeners[0].accept()
-                        conns.start_soon(self._handle, stream)
-        if self._scope is scope:
-            self._scope = None
-
-    async def _handle(self, client: trio.SocketStream) -> None:
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        client = stream
         self.connections += 1
         faults = self.faults
         try:

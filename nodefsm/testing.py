@@ -29,6 +29,7 @@ from typing import Any
 import attrs
 import trio
 
+from ._listener import RestartableServer
 from ._proxy import Direction, FaultProxy, ProxyFaults, ProxyMode
 
 __all__ = [
@@ -123,7 +124,7 @@ def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-class FakeNode:
+class FakeNode(RestartableServer):
     """A fake Ollama node on loopback.
 
     Args:
@@ -143,8 +144,7 @@ class FakeNode:
         models: tuple[str, ...] = ("llama3.2:1b",),
         node_id: str | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.version = version
         self.models = models
         self.node_id = node_id
@@ -152,59 +152,16 @@ class FakeNode:
         self.fault = Fault.none()
         #: Requests received (all paths).
         self.requests = 0
-        self._nursery: trio.Nursery | None = None
-        self._scope: trio.CancelScope | None = None
-
-    @property
-    def url(self) -> str:
-        """``http://host:port``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    @property
-    def node(self) -> str:
-        """The node id a monitor gives it (``host:port``)."""
-        return self.url.removeprefix("http://")
-
-    @property
-    def running(self) -> bool:
-        """Whether it is accepting connections."""
-        return self._scope is not None
-
-    async def start(self, nursery: trio.Nursery) -> None:
-        """Listen (on the same port as before, if it ran already)."""
-        self._nursery = nursery
-        await nursery.start(self._serve)
-
-    async def _serve(
-        self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
-    ) -> None:
-        listeners = await trio.open_tcp_listeners(self.port, host=self.host)
-        self.port = listeners[0].socket.getsockname()[1]
-        with trio.CancelScope() as scope:
-            self._scope = scope
-            async with trio.open_nursery() as conns:
-                task_status.started()
-                async with listeners[0]:
-                    while True:
-                        stream = await listeners[0].accept()
-                        conns.start_soon(self._handle, stream)
-        if self._scope is scope:
-            self._scope = None
 
     async def stop(self) -> None:
         """Close the listener and every connection: connects are refused."""
-        if self._scope is not None:
-            self._scope.cancel()
-            self._scope = None
-        await trio.lowlevel.checkpoint()
+        await self._close_listener()
 
     async def restart(self) -> None:
         """Stop, then listen again on the same port, healthy."""
         await self.stop()
         self.fault = Fault.none()
-        assert self._nursery is not None, "start() first"
-        await self.start(self._nursery)
+        await self._listen_again()
 
     async def _read_request(self, stream: trio.SocketStream) -> str | None:
         data = b""
