@@ -144,6 +144,7 @@ async def run_demo(
             await proxy.start(nursery)
             nodes[name], proxies[name] = node, proxy
         ids = {name: proxies[name].node for name in scenario.nodes}
+        output.labels = {node: name for name, node in ids.items()}
         if not output.json_mode:
             legend = ", ".join(f"{name} = {ids[name]}" for name in scenario.nodes)
             output.out.write(

@@ -35,6 +35,8 @@ class Output:
         self.json_mode = json_mode
         self.live = live and not json_mode
         self.recent: list[str] = []
+        #: Names shown before node ids in tables (node id -> name).
+        self.labels: dict[str, str] = {}
 
     def write_records(self, records: Sequence[TransitionRecord]) -> None:
         """Write a batch of records (called from a worker thread)."""
@@ -52,7 +54,9 @@ class Output:
 
     def redraw(self, monitor: Monitor, title: str) -> None:
         """Redraw the live table (terminal only)."""
-        table = render_table(monitor.summary(), now=monitor.now(), title=title)
+        table = render_table(
+            monitor.summary(), now=monitor.now(), title=title, labels=self.labels
+        )
         events = "\n".join(self.recent)
         self.out.write(f"{_CLEAR}{table}\n\nrecent transitions:\n{events}\n")
         self.out.flush()
@@ -153,7 +157,12 @@ async def run_monitor(
                         output.redraw(monitor, title)
                         await trio.sleep(0.5)
                 await trio.sleep(math.inf)
-        final = render_table(monitor.summary(), now=monitor.now(), title="final state:")
+        final = render_table(
+            monitor.summary(),
+            now=monitor.now(),
+            title="final state:",
+            labels=output.labels,
+        )
         if output.live:
             output.redraw(monitor, title)
         if not output.json_mode:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from ._cluster import ClusterSummary
 from ._engine import TransitionRecord
@@ -25,14 +26,22 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value * 1000:.1f}"
 
 
-def render_table(summary: ClusterSummary, *, now: float, title: str = "") -> str:
+def render_table(
+    summary: ClusterSummary,
+    *,
+    now: float,
+    title: str = "",
+    labels: Mapping[str, str] | None = None,
+) -> str:
     """One row per node: status, reconnection, latency, failures, last error, next retry.
 
     Args:
         summary: the cluster summary.
         now: Unix time, to show the next retry as "in N s".
         title: an optional first line.
+        labels: optional names to show before node ids (the demo's "alpha").
     """
+    labels = labels or {}
     rows = [_COLUMNS]
     for snap in summary.nodes:
         c = snap.last_classification
@@ -43,7 +52,9 @@ def render_table(summary: ClusterSummary, *, now: float, title: str = "") -> str
         )
         rows.append(
             (
-                snap.node,
+                f"{labels[snap.node]} {snap.node}"
+                if snap.node in labels
+                else snap.node,
                 snap.status.value,
                 snap.reconnection.value,
                 _ms(snap.stats.p50),

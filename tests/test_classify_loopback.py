@@ -249,3 +249,39 @@ async def test_unsupported_scheme_is_configuration_error() -> None:
     assert (
         Category.CONFIGURATION_ERROR == classify(await get("ftp://127.0.0.1/")).category
     )
+
+
+class RawResponse:
+    """A response read off a raw trio stream (status line and headers only)."""
+
+    def __init__(self, head: bytes) -> None:
+        lines = head.decode("latin-1").split("\r\n")
+        self.status_code = int(lines[0].split()[1])
+        self.headers = {
+            k.strip().lower(): v.strip()
+            for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
+        }
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "category", "retry_after"),
+    [
+        (503, {"Retry-After": "3"}, Category.RESOURCE_BUSY, 3.0),
+        (401, None, Category.PERMISSION_DENIED, None),
+        (404, None, Category.CONFIGURATION_ERROR, None),
+    ],
+)
+async def test_statuses_through_raw_trio_streams(
+    status: int,
+    headers: dict[str, str] | None,
+    category: Category,
+    retry_after: float | None,
+) -> None:
+    """The same answers read with raw trio streams classify the same way."""
+    async with serve(respond(status, b"x", headers)) as port:
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(b"GET /api/version HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = await read_request(stream)
+        await stream.aclose()
+    c = classify(RawResponse(head.split(b"\r\n\r\n")[0]))
+    assert (category, retry_after) == (c.category, c.retry_after)
