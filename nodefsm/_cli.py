@@ -191,6 +191,7 @@ def _cmd_monitor(args: argparse.Namespace, out: TextIO) -> int:
             duration=duration,
             metrics_port=args.metrics_port,
             tasks=tasks,
+            self_node=args.self_id,
         )
     )
     return EXIT_OK
@@ -312,6 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_port,
         metavar="PORT",
         help="serve Prometheus metrics on 127.0.0.1:PORT",
+    )
+    p.add_argument(
+        "--self-id",
+        metavar="ID",
+        help="report the monitor's own node ID (starting -> online, stopping on exit)",
     )
     p.add_argument(
         "--mdns",

@@ -230,7 +230,8 @@ class Monitor:
         self._results: dict[str, ProbeResult] = {}
         self._due: dict[str, float] = {}
         self._subscribers: set[Subscription] = set()
-        self._log: list[TransitionRecord] | None = None
+        self._early: list[TransitionRecord] = []
+        self._had_subscriber = False
         self._offset = (time.time() if epoch is None else epoch) - trio.current_time()
         self._node_rngs: dict[str, random.Random] = {}
         self.self_node = self_node
@@ -314,17 +315,31 @@ class Monitor:
     def subscribe(self, *, buffer: float | None = None) -> Subscription:
         """A new bounded subscription to every transition record.
 
+        The first subscriber also receives what was published before it
+        subscribed (up to ``event_buffer`` records), so nothing from the
+        monitor's start is lost.
+
         Args:
             buffer: records held for this subscriber before new ones are
                 dropped (and counted in ``missed``); ``math.inf`` for none
                 dropped (only for consumers known to keep up).
         """
         sub = Subscription(self, buffer or self.config.event_buffer)
+        first = not self._subscribers and not self._had_subscriber
         self._subscribers.add(sub)
+        self._had_subscriber = True
+        if first:
+            # Records published before anyone subscribed (the self node
+            # coming online at start) go to the first subscriber.
+            for record in self._early:
+                sub._offer(record)
+        self._early.clear()
         return sub
 
     def _publish(self, records: Iterable[TransitionRecord]) -> None:
         for record in records:
+            if not self._had_subscriber and len(self._early) < self.config.event_buffer:
+                self._early.append(record)
             for sub in list(self._subscribers):
                 sub._offer(record)
 
@@ -429,6 +444,9 @@ class Monitor:
             self.config.probe,
             timeout=self._timeout(node),
             attempt=attempt,
+            attempts=self.config.reconnect_policy.attempts
+            if attempt is not None
+            else None,
         )
         if node not in self.cluster:  # removed while the probe was in flight
             return

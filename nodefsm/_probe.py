@@ -176,8 +176,10 @@ class Probe:
             return "/api/health"
         return self.path if self.path.startswith("/") else "/" + self.path
 
-    def headers(self, timeout: float, attempt: int | None = None) -> dict[str, str]:
-        """The request headers (the seed's cluster headers for ollama-cluster)."""
+    def headers(
+        self, timeout: float, attempt: int | None = None, attempts: int | None = None
+    ) -> dict[str, str]:
+        """The request headers (the seed's cluster and reconnection headers)."""
         headers = {"User-Agent": "nodefsm", "Accept": "application/json"}
         if self.profile is Profile.OLLAMA_CLUSTER:
             headers["X-Cluster-Health-Check"] = "true"
@@ -185,6 +187,8 @@ class Probe:
             headers["X-Request-Timeout"] = str(max(1, int(timeout * 1000)))
         if attempt is not None:
             headers["X-Reconnection-Attempt"] = str(attempt)
+            if attempts is not None:
+                headers["X-Reconnection-Max"] = str(attempts)
         return headers
 
 
@@ -322,6 +326,7 @@ async def run_probe(
     *,
     timeout: float,
     attempt: int | None = None,
+    attempts: int | None = None,
 ) -> ProbeResult:
     """Probe ``target`` once, within ``timeout`` seconds. Never raises for a node failure.
 
@@ -331,6 +336,7 @@ async def run_probe(
         probe: what to ask.
         timeout: the deadline for the whole probe (connect, answer, body).
         attempt: the reconnection attempt, sent as ``X-Reconnection-Attempt``.
+        attempts: the most attempts reconnection makes (``X-Reconnection-Max``).
 
     Returns:
         The :class:`ProbeResult`.
@@ -339,7 +345,7 @@ async def run_probe(
     status: int | None = None
     try:
         with trio.fail_after(timeout):
-            headers = probe.headers(timeout, attempt)
+            headers = probe.headers(timeout, attempt, attempts)
             response, body = await _get(
                 client, target, probe.first_path(), headers, probe.max_body
             )

@@ -71,31 +71,36 @@ def _drain(events: Subscription) -> list[TransitionRecord]:
             return batch
 
 
-async def _pump(
-    monitor: Monitor,
+def _deliver(
+    batch: list[TransitionRecord],
     output: Output,
     counter: TransitionCounter,
     on_record: Callable[[TransitionRecord], None] | None,
 ) -> None:
-    async with monitor.subscribe() as events:
-        try:
-            async for first in events:
-                batch = [first, *_drain(events)]
-                counter.add(batch)
-                if on_record is not None:
-                    for record in batch:
-                        on_record(record)
-                # Writing may block on a full pipe; a worker thread keeps probes running.
-                await trio.to_thread.run_sync(output.write_records, batch)
-        finally:
-            # On shutdown, write what is still buffered: no event is lost.
-            rest = _drain(events)
-            if rest:
-                counter.add(rest)
-                if on_record is not None:
-                    for record in rest:
-                        on_record(record)
-                output.write_records(rest)
+    counter.add(batch)
+    if on_record is not None:
+        for record in batch:
+            on_record(record)
+
+
+async def _pump(
+    events: Subscription,
+    output: Output,
+    counter: TransitionCounter,
+    on_record: Callable[[TransitionRecord], None] | None,
+) -> None:
+    try:
+        async for first in events:
+            batch = [first, *_drain(events)]
+            _deliver(batch, output, counter, on_record)
+            # Writing may block on a full pipe; a worker thread keeps probes running.
+            await trio.to_thread.run_sync(output.write_records, batch)
+    finally:
+        # On shutdown, write what is still buffered: no event is lost.
+        rest = _drain(events)
+        if rest:
+            _deliver(rest, output, counter, on_record)
+            output.write_records(rest)
 
 
 async def _signals(scope: trio.CancelScope) -> None:
@@ -117,6 +122,7 @@ async def run_monitor(
     title: str = "nodefsm monitor",
     on_record: Callable[[TransitionRecord], None] | None = None,
     tasks: Sequence[Callable[[Monitor], Awaitable[None]]] = (),
+    self_node: str | None = None,
 ) -> Monitor:
     """Monitor ``urls`` until ``duration`` passes or SIGINT/SIGTERM arrives.
 
@@ -131,17 +137,24 @@ async def run_monitor(
         title: the live view's first line.
         on_record: called with every transition record.
         tasks: more tasks to run beside the monitor (e.g. discovery).
+        self_node: an id for the monitor's own node (starting -> online,
+            stopping on exit).
 
     Returns:
         The monitor (closed), for its final summary.
     """
     counter = TransitionCounter()
-    async with open_monitor(urls, config=config, rng=rng) as monitor:
+    async with open_monitor(
+        urls, config=config, rng=rng, self_node=self_node
+    ) as monitor:
+        # Subscribed before anything else runs; kept open across the
+        # monitor's shutdown so its last records (stopping) are written too.
+        events = monitor.subscribe()
         with trio.CancelScope() as scope:
             if duration is not None:
                 scope.deadline = trio.current_time() + duration
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_pump, monitor, output, counter, on_record)
+                nursery.start_soon(_pump, events, output, counter, on_record)
                 if handle_signals:
                     nursery.start_soon(_signals, scope)
                 for task in tasks:
@@ -157,15 +170,16 @@ async def run_monitor(
                         output.redraw(monitor, title)
                         await trio.sleep(0.5)
                 await trio.sleep(math.inf)
-        final = render_table(
-            monitor.summary(),
-            now=monitor.now(),
-            title="final state:",
-            labels=output.labels,
-        )
-        if output.live:
-            output.redraw(monitor, title)
-        if not output.json_mode:
-            output.out.write("\n" + final + "\n")
-            output.out.flush()
+    rest = _drain(events)  # what shutdown published (the self node stopping)
+    if rest:
+        _deliver(rest, output, counter, on_record)
+        output.write_records(rest)
+    final = render_table(
+        monitor.summary(), now=monitor.now(), title="final state:", labels=output.labels
+    )
+    if output.live:
+        output.redraw(monitor, title)
+    if not output.json_mode:
+        output.out.write("\n" + final + "\n")
+        output.out.flush()
     return monitor

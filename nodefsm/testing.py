@@ -152,6 +152,8 @@ class FakeNode(RestartableServer):
         self.fault = Fault.none()
         #: Requests received (all paths).
         self.requests = 0
+        #: The headers of the last request (names lower-cased).
+        self.last_headers: dict[str, str] = {}
 
     async def stop(self) -> None:
         """Close the listener and every connection: connects are refused."""
@@ -172,7 +174,12 @@ class FakeNode(RestartableServer):
             data += chunk
             if len(data) > 65536:
                 return None
-        line = data.split(b"\r\n", 1)[0].decode("latin-1")
+        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        line = head[0]
+        self.last_headers = {
+            k.strip().lower(): v.strip()
+            for k, _, v in (h.partition(":") for h in head[1:])
+        }
         parts = line.split()
         return parts[1] if len(parts) >= 2 else "/"
 

@@ -343,3 +343,27 @@ def test_monitor_sigterm_exits_zero() -> None:
     code, out = trio.run(scenario)
     assert 0 == code
     assert "final state:" in out
+
+
+def test_monitor_self_id_json() -> None:
+    """--self-id reports the monitor's own node: online at start, stopping at the end."""
+
+    async def scenario() -> list[dict[str, object]]:
+        async with fake_node() as a:
+            out = io.StringIO()
+            config = MonitorConfig(interval=0.2)
+            output = Output(out, json_mode=True, live=False)
+            monitor = await run_monitor(
+                [a.url],
+                config=config,
+                output=output,
+                duration=0.5,
+                handle_signals=False,
+                self_node="mon-1",
+            )
+            assert "mon-1" not in monitor.nodes()
+            return [json.loads(line) for line in out.getvalue().splitlines()]
+
+    events = trio.run(scenario)
+    mine = [e["dest"] for e in events if e["node"] == "mon-1"]
+    assert ["online", "stopping"] == mine

@@ -389,7 +389,9 @@ async def test_self_node_life_cycle(autojump_clock: trio.testing.MockClock) -> N
         assert NodeStatus.ONLINE == m.snapshot("self").status
     async for r in sub:
         rec.records.append(r)
-    assert ["stopping"] == rec.path("self")
+    assert ["online", "stopping"] == rec.path(
+        "self"
+    )  # the first subscriber gets the start too
 
 
 async def test_routes_and_repr(autojump_clock: trio.testing.MockClock) -> None:
@@ -415,3 +417,26 @@ def test_config_validation() -> None:
         MonitorConfig(event_buffer=0)
     assert 0.25 == MonitorConfig(interval=1).fast
     assert 6.0 == MonitorConfig(interval=1).down
+
+
+async def test_probe_headers(autojump_clock: trio.testing.MockClock) -> None:
+    """ollama-cluster sends the seed's health headers; reconnection attempts are numbered."""
+    config = MonitorConfig(
+        interval=1.0, probe=Probe(profile="ollama-cluster", source_node="mon-1")
+    )
+    async with fake_node() as a, monitored(a, config=config) as (m, _):
+        await trio.sleep(1)
+        headers = a.last_headers
+        assert ("true", "mon-1") == (
+            headers["x-cluster-health-check"],
+            headers["x-source-node"],
+        )
+        assert int(headers["x-request-timeout"]) >= 200
+        a.fault = Fault.http_status(500)
+        await trio.sleep(10)
+        assert NodeStatus.OFFLINE == m.snapshot(a.node).status
+        assert "x-reconnection-attempt" in a.last_headers
+        assert (
+            str(m.config.reconnect_policy.attempts)
+            == a.last_headers["x-reconnection-max"]
+        )
