@@ -236,7 +236,6 @@ class Monitor:
         self._node_rngs: dict[str, random.Random] = {}
         self.self_node = self_node
         self.probes_sent = 0
-        self._closed = False
 
     def __repr__(self) -> str:
         return (
@@ -514,7 +513,6 @@ class Monitor:
     # -- shutdown ------------------------------------------------------------
 
     def _close(self) -> None:
-        self._closed = True
         for scope in self._scopes.values():
             scope.cancel()
         for sub in list(self._subscribers):

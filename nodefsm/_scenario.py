@@ -706,9 +706,13 @@ def evaluate(
 
     def faulted(node: str, when: float) -> bool:
         for f in scenario.faults:
-            if node in f.nodes and f.at <= when <= (
-                f.until if f.until is not None else scenario.duration
-            ) + _grace(f):
+            if (
+                node in f.nodes
+                and f.at
+                <= when
+                <= (f.until if f.until is not None else scenario.duration)
+                + RECOVERY_GRACE
+            ):
                 return True
         return False
 
@@ -775,9 +779,9 @@ def evaluate(
     )
 
 
-def _grace(f: Fault) -> float:
-    # After a fault ends, the recovery transitions it causes are not "false".
-    return 60.0
+#: After a fault ends, the recovery transitions it causes within this many
+#: seconds are not counted as false transitions.
+RECOVERY_GRACE = 60.0
 
 
 def _check(
