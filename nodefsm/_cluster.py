@@ -299,6 +299,11 @@ class ClusterState:
         """The degradation machine's current level."""
         return DegradationLevel[self.degradation_machine.state(CLUSTER).upper()]
 
+    def retry_state(self, node: str) -> tuple[int, float | None]:
+        """``(failed reconnection attempts, next retry time)`` of ``node``."""
+        n = self._nodes[node]
+        return n.attempt, n.next_retry_at
+
     def stats(self, node: str) -> CommunicationStats:
         """The node's communication stats."""
         return self._nodes[node].stats

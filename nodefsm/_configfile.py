@@ -32,7 +32,7 @@ from ._config import DegradationPolicy, NodeThresholds
 from ._monitor import RECONNECT_POLICY, MonitorConfig
 from ._probe import Probe, Profile, parse_target
 from ._retry import RetryPolicy
-from ._spec import _Lines
+from ._spec import _Lines, toml_error_line
 from .exceptions import ConfigurationError
 
 __all__ = ["MonitorFile", "config_from_data", "load_config"]
@@ -114,10 +114,7 @@ def load_config(path: str | Path) -> MonitorFile:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        raise _fail(
-            shown, int(match.group(1)) if match else 1, f"invalid TOML: {exc}"
-        ) from None
+        raise _fail(shown, toml_error_line(exc, text), f"invalid TOML: {exc}") from None
     lines = _Lines(text)
     allowed = {"nodes", "node", "monitor", *_SECTIONS}
     for key in data:

@@ -10,7 +10,6 @@ node). The report is the simulator's, so the two can be compared.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 
@@ -97,17 +96,6 @@ async def _apply(fault: Fault | None, node: FakeNode, proxy: FaultProxy) -> None
         node.fault = NodeFault.overloaded()
 
 
-def _active(scenario: Scenario, name: str, at: float) -> Fault | None:
-    current = None
-    for f in scenario.faults:
-        end = f.until if f.until is not None else math.inf
-        if name in f.nodes and f.at <= at < end:
-            current = f
-    if current is not None and current.kind == "flap":
-        return current if int((at - current.at) / current.period) % 2 == 0 else None
-    return current
-
-
 async def run_demo(
     scenario: Scenario,
     *,
@@ -158,7 +146,7 @@ async def run_demo(
             while True:
                 at = trio.current_time() - start
                 for name in scenario.nodes:
-                    fault = _active(scenario, name, at)
+                    fault = scenario.active_fault(name, at)
                     if fault is not current[name]:
                         current[name] = fault
                         await _apply(fault, nodes[name], proxies[name])

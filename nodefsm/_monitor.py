@@ -489,13 +489,13 @@ class Monitor:
                 status = self.cluster.status(node)
                 recon = self.cluster.reconnection(node)
                 if recon is ReconnectState.WAITING:
-                    due = self.cluster.snapshot(node).next_retry_at
+                    _, due = self.cluster.retry_state(node)
                     if due is not None and due > self.now():
                         await self._wait(node, due - self.now())
                         continue
                     self._publish(self.cluster.begin_reconnect(node, now=self.now()))
                     await self._probe(
-                        node, attempt=self.cluster.snapshot(node).attempt + 1
+                        node, attempt=self.cluster.retry_state(node)[0] + 1
                     )
                 elif status in (NodeStatus.MAINTENANCE, NodeStatus.FAILED):
                     await self._wait(node, math.inf)  # until an operator event

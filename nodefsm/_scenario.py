@@ -52,7 +52,7 @@ from typing import Any
 import attrs
 
 from ._engine import NodeStatus, TransitionRecord
-from ._spec import _Lines
+from ._spec import _Lines, toml_error_line
 from .exceptions import SpecError
 
 __all__ = [
@@ -172,6 +172,22 @@ class Scenario:
         """The fault called ``label``."""
         return next(f for f in self.faults if f.label == label)
 
+    def active_fault(self, node: str, at: float) -> Fault | None:
+        """The fault acting on ``node`` at scenario time ``at``.
+
+        The latest started fault wins; a ``flap`` is active only in its
+        "down" half-periods. The simulator and the demo both play this.
+        """
+        current = None
+        for f in self.faults:
+            end = f.until if f.until is not None else math.inf
+            if node in f.nodes and f.at <= at < end:
+                current = f
+        if current is not None and current.kind == "flap":
+            phase = int((at - current.at) / current.period) % 2
+            return current if phase == 0 else None
+        return current
+
 
 def _num(value: object) -> bool:
     return (
@@ -195,10 +211,8 @@ def load_scenario_text(text: str, *, path: str = "<string>") -> Scenario:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        raise SpecError(
-            [f"{path}:{match.group(1) if match else 1}: invalid TOML: {exc}"]
-        ) from None
+        line = toml_error_line(exc, text)
+        raise SpecError([f"{path}:{line}: invalid TOML: {exc}"]) from None
     lines = _Lines(text)
     for key in data.keys() - {"scenario", "cluster", "monitor", "fault", "expect"}:
         bad(

@@ -100,22 +100,10 @@ class SimTransport(httpx.AsyncBaseTransport):
         self.start = start
         self.requests = 0
         self._rngs = {n: random.Random(f"{seed}:{n}") for n in scenario.nodes}
-        self._by_node: dict[str, list[Fault]] = {n: [] for n in scenario.nodes}
-        for f in scenario.faults:
-            for n in f.nodes:
-                self._by_node[n].append(f)
 
     def active(self, node: str, at: float) -> Fault | None:
-        """The fault acting on ``node`` at scenario time ``at`` (latest started wins)."""
-        current = None
-        for f in self._by_node.get(node, ()):
-            end = f.until if f.until is not None else math.inf
-            if f.at <= at < end:
-                current = f
-        if current is not None and current.kind == "flap":
-            phase = int((at - current.at) / current.period) % 2
-            return current if phase == 0 else None
-        return current
+        """The fault acting on ``node`` at scenario time ``at`` (see Scenario.active_fault)."""
+        return self.scenario.active_fault(node, at)
 
     def _answer(
         self, request: httpx.Request, node: str, overloaded: bool

@@ -179,6 +179,12 @@ class _Lines:
 # ---------------------------------------------------------------------------
 
 
+def toml_error_line(exc: tomllib.TOMLDecodeError, text: str) -> int:
+    """The line a TOML syntax error points at (the last line at end of document)."""
+    match = re.search(r"line (\d+)", str(exc))
+    return int(match.group(1)) if match else max(1, len(text.splitlines()))
+
+
 class _Problems:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -225,9 +231,7 @@ def load_spec_text(
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        line = int(match.group(1)) if match else max(1, len(text.splitlines()))
-        problems.add(line, f"invalid TOML: {exc}; fix the syntax")
+        problems.add(toml_error_line(exc, text), f"invalid TOML: {exc}; fix the syntax")
         problems.raise_if_any()
         raise AssertionError("unreachable") from exc  # pragma: no cover
     lines = _Lines(text)
